@@ -1,0 +1,1 @@
+"""The methods shipped with biaskit, registered through the ``biaskit`` entry points like any third-party plugin."""
