@@ -183,7 +183,12 @@ def load_model(
     progress: bool = True,
 ) -> tuple[TrainedModel, BiasedData]:
     """Return a model and its dataset from a recipe name (trained on first use) or a checkpoint path."""
-    looks_like_path = os.sep in spec or spec.endswith((".safetensors", ".json")) or Path(spec).exists()
+    # A registered recipe name wins over a file of the same name in the current folder.
+    looks_like_path = (
+        os.sep in spec
+        or spec.endswith((".safetensors", ".json"))
+        or (spec not in registries().recipes and Path(spec).exists())
+    )
     if looks_like_path:
         if not Path(spec).exists() and not paths_exist(Path(spec)):
             raise UsageError(f"checkpoint {spec!r} not found; pass a recipe name or an existing checkpoint path")

@@ -98,7 +98,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise BiaskitError(
             f"{str(meta_path)!r} is not a biaskit checkpoint (no format {FORMAT!r}); "
-            "pass a checkpoint written by 'biaskit train'"
+            "pass a checkpoint written by 'biaskit train', or retrain with --retrain"
         )
     if metadata.get("format_version") != FORMAT_VERSION:
         raise BiaskitError(

@@ -1,9 +1,9 @@
 """The plugin manager: load entry points, fill one registry per kind, skip broken plugins.
 
 Shipped plugins and third-party plugins load the same way, through the entry-point
-group ``biaskit``. A plugin that fails to import or whose hook raises is recorded in
-`Registries.failures`, warned about with its name, and removed with everything it had
-registered; the others keep working.
+group ``biaskit``. A plugin that fails to import, implements an unknown (misspelled)
+hook, or whose hook raises is recorded in `Registries.failures` and warned about with
+its name. It is removed with everything it had registered, and the others keep working.
 """
 
 from __future__ import annotations
@@ -70,8 +70,16 @@ class Registries:
         self.manager.check_pending()
 
     def _register_one(self, name: str, plugin: Any) -> None:
+        if self.manager.has_plugin(name):
+            # The usual clean-up would remove the plugin already loaded under this name.
+            error = UsageError(f"a plugin named {name!r} is already loaded; rename the entry point")
+            self._fail(name, "register", error, remove=False)
+            return
         try:
             self.manager.register(plugin, name=name)
+            # The plugins before this one passed the same check, so an unknown
+            # (misspelled) hook found here is this plugin's.
+            self.manager.check_pending()
         except Exception as error:  # a plugin's own bug must not stop the others
             self._fail(name, "register", error)
             return
@@ -90,7 +98,7 @@ class Registries:
                 finally:
                     registry.current_plugin = "<api>"
 
-    def _fail(self, name: str, stage: str, error: BaseException) -> None:
+    def _fail(self, name: str, stage: str, error: BaseException, *, remove: bool = True) -> None:
         message = f"{type(error).__name__}: {error}"
         self.failures.append(PluginFailure(name, stage, message))
         warnings.warn(
@@ -99,6 +107,8 @@ class Registries:
             stacklevel=3,
         )
         log.debug("plugin %s failed", name, exc_info=error)
+        if not remove:
+            return
         for registry in self.all().values():
             registry.remove_plugin(name)
         if self.manager.get_plugin(name) is not None:

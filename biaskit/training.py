@@ -99,6 +99,8 @@ class TrainSettings:
             raise UsageError(f"batch_size must be at least 1, got {self.batch_size}")
         if not self.lr > 0:
             raise UsageError(f"lr must be positive, got {self.lr}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise UsageError(f"max_steps must be at least 1 (or None for no limit), got {self.max_steps}")
 
 
 def train(
@@ -113,7 +115,7 @@ def train(
 ) -> list[dict[str, float]]:
     """Train `model` on ``data.train`` with Adam and `strategy`; return per-epoch logs.
 
-    The model is left in eval mode on `device`. Batches are sliced from the split's
+    The model is left in eval mode on `device`, also when training raises. Batches are sliced from the split's
     tensors, so no per-item Python runs in the loop.
     """
     device = torch.device(device)
@@ -129,7 +131,17 @@ def train(
         model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay
     )
 
-    history = []
+    history: list[dict[str, float]] = []
+    try:
+        _run_epochs(model, split, strategy, settings, context, optimizer, history, progress)
+    finally:
+        model.eval()
+    return history
+
+
+def _run_epochs(model, split, strategy, settings, context, optimizer, history, progress) -> None:
+    """Run the epochs of `train`, appending one log record per epoch to `history`."""
+    device = context.device
     step = 0
     for epoch in range(settings.epochs):
         order = strategy.epoch_order(epoch, context)
@@ -159,5 +171,3 @@ def train(
         log.info("epoch %d: loss %.4f", epoch + 1, record["loss"])
         if settings.max_steps is not None and step >= settings.max_steps:
             break
-    model.eval()
-    return history

@@ -43,7 +43,8 @@ def parse_palette(palette: str | Sequence[Sequence[float]] | None) -> tuple[list
     else:
         triples = [list(map(float, item)) for item in palette]
     colours = torch.tensor(triples) if triples and all(len(t) == 3 for t in triples) else None
-    if colours is None or colours.min() < 0 or colours.max() > 1:
+    # The range test is written so that NaN fails it too.
+    if colours is None or not ((colours >= 0) & (colours <= 1)).all():
         raise UsageError(
             f"invalid palette {palette!r}; give at least one RGB triple, each value in [0, 1]"
         )

@@ -171,7 +171,13 @@ def load_idx_dataset(
                 f"{name}: download through torchvision into {str(target)!r} failed ({error}); "
                 f"looked in: {', '.join(tried)}; put the IDX files in one of them or pass --data-dir"
             ) from None
-        return _load_folder(name, _complete_folder(folder), class_names)
+        files = _complete_folder(folder)
+        if files is None:
+            raise BiaskitError(
+                f"{name}: the torchvision download into {str(folder)!r} is missing some of the four "
+                "IDX files; delete that folder and retry, or pass --data-dir"
+            )
+        return _load_folder(name, files, class_names)
     raise BiaskitError(
         f"{name}: IDX files not found; looked in: {', '.join(tried)}; "
         "pass --data-dir DIR (or set BIASKIT_DATA_DIR) to a folder holding them, "
