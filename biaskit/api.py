@@ -63,10 +63,14 @@ def load_base(name: str, *, data_dir: str | None = None, download: bool = False)
 
 def get_recipe(name: str, preset: str = "quick", dataset: str | None = None) -> Recipe:
     """Build recipe `name` at `preset`, optionally on another base dataset."""
-    recipe = registries().recipes.create(name, preset=preset)
-    if dataset is not None:
-        registries().datasets.get(dataset)
-    return recipe.with_dataset(dataset)
+    recipes = registries().recipes
+    if dataset is None:
+        return recipes.create(name, preset=preset)
+    registries().datasets.get(dataset)
+    # A recipe may tune itself per dataset; one that takes no `dataset` is moved as is.
+    if "dataset" in recipes.get(name).parameters():
+        return recipes.create(name, preset=preset, dataset=dataset)
+    return recipes.create(name, preset=preset).with_dataset(dataset)
 
 
 def build_data(
@@ -126,6 +130,9 @@ def train_recipe(
         return load_checkpoint(path, device=device), data
 
     device = torch.device(device)
+    # Seed here, not only in `train`, so the initial weights depend on the seed alone
+    # and not on whatever consumed the global RNG before.
+    torch.manual_seed(seed)
     model = build_model(recipe, data.num_classes, data.in_chans)
     log.info("training %s/%s on %s (seed %d)", recipe.name, recipe.preset, recipe.dataset, seed)
     history = train(

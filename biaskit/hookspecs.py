@@ -44,7 +44,11 @@ def biaskit_register_strategies(registry):
 
 @hookspec
 def biaskit_register_recipes(registry):
-    """Add recipes: factories taking `preset` and returning a `biaskit.recipes.Recipe`."""
+    """Add recipes: factories taking `preset` and returning a `biaskit.recipes.Recipe`.
+
+    A factory that also takes `dataset` receives the base dataset the user chose and
+    may adapt its settings to it; otherwise the recipe's dataset is replaced.
+    """
 
 
 @hookspec

@@ -146,7 +146,9 @@ def _run_epochs(model, split, strategy, settings, context, optimizer, history, p
     for epoch in range(settings.epochs):
         order = strategy.epoch_order(epoch, context)
         starts = range(0, len(order), settings.batch_size)
-        bar = tqdm(starts, desc=f"epoch {epoch + 1}/{settings.epochs}", disable=not progress, leave=False)
+        # disable=None lets tqdm hide the bar when stderr is not a terminal (logs, CI).
+        label = f"epoch {epoch + 1}" if settings.max_steps else f"epoch {epoch + 1}/{settings.epochs}"
+        bar = tqdm(starts, desc=label, disable=None if progress else True, leave=False)
         total, count = 0.0, 0
         for start in bar:
             index = order[start : start + settings.batch_size]

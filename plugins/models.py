@@ -10,17 +10,20 @@ from biaskit.errors import UsageError
 from biaskit.hookspecs import hookimpl
 
 
-def resnet18(num_classes: int = 10, in_chans: int = 3, width: int = 64) -> nn.Module:
+def resnet18(num_classes: int = 10, in_chans: int = 3, width: int = 64, global_pool: str = "avg") -> nn.Module:
     """ResNet-18 with random weights, a 3x3 stride-1 stem and no max-pool, for 28x28 inputs.
 
     `width` is the channel count of the stem and layer1; layers 2 to 4 double it
-    each time (64 gives the standard 64-128-256-512). Probes default to ``layer4``.
+    each time (64 gives the standard 64-128-256-512). `global_pool` is timm's pooling
+    before the classifier ("avg" as in the standard ResNet, or "max"). Probes default
+    to ``layer4``.
     """
     if width < 1:
         raise UsageError(f"invalid width {width} for model 'resnet18'; use a positive channel count")
     channels = (width, 2 * width, 4 * width, 8 * width)
     model = timm.create_model(
-        "resnet18", pretrained=False, num_classes=num_classes, in_chans=in_chans, channels=channels
+        "resnet18", pretrained=False, num_classes=num_classes, in_chans=in_chans, channels=channels,
+        global_pool=global_pool,
     )
     model.conv1 = nn.Conv2d(in_chans, width, kernel_size=3, stride=1, padding=1, bias=False)
     model.bn1 = nn.BatchNorm2d(width)

@@ -73,7 +73,7 @@ class GradCAMProbe:
         steps = len(models) * len(GROUPS) * (math.ceil(len(index) / self.batch_size) + 1)
         results: dict[str, Any] = {"probe": f"gradcam ({self.method})", "params": self._params(),
                                    "images": len(index), "models": {}}
-        with tqdm(total=steps, desc="gradcam", unit="step", disable=not context.progress) as progress:
+        with tqdm(total=steps, desc="gradcam", unit="step", disable=None if context.progress else True) as progress:
             for role, (trained, data) in models.items():
                 groups = self._groups(role, data, test, index)
                 results["models"][role] = self._measure(
