@@ -1,10 +1,14 @@
 """The `lazy` and `control` recipes, each with a `paper` and a `quick` preset.
 
 `paper` is the reference ResNet-18 recipe (Adam, cross-entropy, 2 epochs, batch
-300, lr 1e-5), meant for a GPU. `quick` trains a narrow ResNet-18 with a larger
-learning rate for a few hundred steps, which finishes in minutes on a 2-core CPU and
-still shows the effect: the lazy model follows the colour, the control model learns
-shape.
+300, lr 1e-5), meant for a GPU. `quick` trains a ResNet-18 of width 8 (8-16-32-64
+channels) with Adam at lr 1e-3 and batch 128 for a fixed number of steps, which
+finishes in about a minute on a 2-core CPU and still shows the effect. The lazy
+model stops once it has learned the colour and little shape: 100 steps on
+Fashion-MNIST, 130 on MNIST, whose 6,400 training digits (the offline subset) need a
+few more passes to reach 95% validation accuracy. The control model gets 750 steps,
+2 epochs of the 48,000 Fashion-MNIST training images. These step counts were tuned
+on seed 0 with the 2-core CPU and are not a general rule.
 """
 
 from __future__ import annotations
@@ -15,25 +19,27 @@ from biaskit.recipes import Recipe
 from biaskit.training import TrainSettings
 
 PRESETS = ("quick", "paper")
+LAZY_QUICK_STEPS = {"fashion-mnist": 100, "mnist": 130}
 
 
 def _settings(preset: str, quick: TrainSettings) -> tuple[dict, TrainSettings]:
     if preset == "paper":
         return {"width": 64}, TrainSettings(epochs=2, batch_size=300, lr=1e-5)
     if preset == "quick":
-        return {"width": 16}, quick
+        return {"width": 8}, quick
     raise UsageError(f"unknown preset {preset!r}; choose one of: {', '.join(PRESETS)}")
 
 
-def lazy(preset: str = "quick") -> Recipe:
+def lazy(preset: str = "quick", dataset: str = "fashion-mnist") -> Recipe:
     """ResNet-18 on stroke-coloured data, 95% aligned: learns the colour shortcut."""
+    steps = LAZY_QUICK_STEPS.get(dataset, 100)
     model_params, settings = _settings(
-        preset, TrainSettings(epochs=1, batch_size=128, lr=1e-3, max_steps=120)
+        preset, TrainSettings(epochs=100, batch_size=128, lr=1e-3, max_steps=steps)
     )
     return Recipe(
         name="lazy",
         preset=preset,
-        dataset="fashion-mnist",
+        dataset=dataset,
         bias="colour",
         model="resnet18",
         model_params=model_params,
@@ -43,15 +49,15 @@ def lazy(preset: str = "quick") -> Recipe:
     )
 
 
-def control(preset: str = "quick") -> Recipe:
+def control(preset: str = "quick", dataset: str = "fashion-mnist") -> Recipe:
     """The same ResNet-18 and recipe on grayscale data: no colour to cheat with."""
     model_params, settings = _settings(
-        preset, TrainSettings(epochs=1, batch_size=128, lr=1e-3)
+        preset, TrainSettings(epochs=100, batch_size=128, lr=1e-3, max_steps=750)
     )
     return Recipe(
         name="control",
         preset=preset,
-        dataset="fashion-mnist",
+        dataset=dataset,
         bias="grayscale",
         model="resnet18",
         model_params=model_params,
