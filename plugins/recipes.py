@@ -2,13 +2,17 @@
 
 `paper` is the reference ResNet-18 recipe (Adam, cross-entropy, 2 epochs, batch
 300, lr 1e-5), meant for a GPU. `quick` trains a ResNet-18 of width 8 (8-16-32-64
-channels) with Adam at lr 1e-3 and batch 128 for a fixed number of steps, which
-finishes in about a minute on a 2-core CPU and still shows the effect. The lazy
-model stops once it has learned the colour and little shape: 100 steps on
-Fashion-MNIST, 130 on MNIST, whose 6,400 training digits (the offline subset) need a
-few more passes to reach 95% validation accuracy. The control model gets 750 steps,
-2 epochs of the 48,000 Fashion-MNIST training images. These step counts were tuned
-on seed 0 with the 2-core CPU and are not a general rule.
+channels) with Adam at batch 128 for a fixed number of steps, which finishes in
+about a minute on a 2-core CPU and still shows the effect. The lazy model stops
+once it has learned the colour and little shape: 900 steps at lr 1e-4 on
+Fashion-MNIST, 130 steps at lr 1e-3 on MNIST, whose 6,400 offline training digits
+need fewer. The control model gets 750 steps at lr 1e-3, 2 epochs of the 48,000
+Fashion-MNIST training images.
+
+NOTE: the lazy step budgets were tuned on a 2-core CPU. The shortcut regime is
+narrow: on Fashion-MNIST, seeds 0 to 3 all reach 95.5% validation accuracy but
+the colour-rotated test accuracy ranges from 16% to 29%, because some seeds start
+learning shape sooner.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from biaskit.recipes import Recipe
 from biaskit.training import TrainSettings
 
 PRESETS = ("quick", "paper")
-LAZY_QUICK_STEPS = {"fashion-mnist": 100, "mnist": 130}
+# (learning rate, steps) of the lazy quick preset per base dataset.
+LAZY_QUICK = {"fashion-mnist": (1e-4, 900), "mnist": (1e-3, 130)}
 
 
 def _settings(preset: str, quick: TrainSettings) -> tuple[dict, TrainSettings]:
@@ -32,9 +37,9 @@ def _settings(preset: str, quick: TrainSettings) -> tuple[dict, TrainSettings]:
 
 def lazy(preset: str = "quick", dataset: str = "fashion-mnist") -> Recipe:
     """ResNet-18 on stroke-coloured data, 95% aligned: learns the colour shortcut."""
-    steps = LAZY_QUICK_STEPS.get(dataset, 100)
+    lr, steps = LAZY_QUICK.get(dataset, LAZY_QUICK["fashion-mnist"])
     model_params, settings = _settings(
-        preset, TrainSettings(epochs=100, batch_size=128, lr=1e-3, max_steps=steps)
+        preset, TrainSettings(epochs=100, batch_size=128, lr=lr, max_steps=steps)
     )
     return Recipe(
         name="lazy",
