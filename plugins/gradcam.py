@@ -253,7 +253,15 @@ def _check_logits(logits: object, count: int, model: nn.Module) -> torch.Tensor:
     return logits
 
 
-class GradCAM:
+class _LayerMethod:
+    """A Grad-CAM method bound to one model and one of its layers, resolved at construction."""
+
+    def __init__(self, model: nn.Module, layer: str | nn.Module | None = None):
+        self.model = model
+        self.layer, self.module = resolve_layer(model, layer)
+
+
+class GradCAM(_LayerMethod):
     """Grad-CAM computed by hand with one forward pass and one `torch.autograd.grad` per batch.
 
     layer: a dotted module name (``"layer4"``, ``"layer4.1.bn2"``), a submodule, or
@@ -265,10 +273,6 @@ class GradCAM:
     of the summed scores. Parameters, their ``.grad``, BatchNorm statistics, the
     model's train/eval flags, ``requires_grad`` flags and the input are left unchanged.
     """
-
-    def __init__(self, model: nn.Module, layer: str | nn.Module | None = None):
-        self.model = model
-        self.layer, self.module = resolve_layer(model, layer)
 
     def compute(
         self,
@@ -341,17 +345,13 @@ def _upsample_to(maps: torch.Tensor, images: torch.Tensor, mode: str | None) -> 
     return upsample(maps, tuple(images.shape[-2:]), mode)
 
 
-class CaptumGradCAM:
+class CaptumGradCAM(_LayerMethod):
     """The same interface as `GradCAM`, computed by Captum's `LayerGradCam` with ReLU on.
 
     The model runs in eval mode and its train/eval flags are restored afterwards.
     Target "predicted" costs an extra forward pass without gradients, because
     Captum needs the classes before it runs. `create_graph` is not supported.
     """
-
-    def __init__(self, model: nn.Module, layer: str | nn.Module | None = None):
-        self.model = model
-        self.layer, self.module = resolve_layer(model, layer)
 
     def compute(
         self,

@@ -47,6 +47,15 @@ def make_tiny_base(train: int = 200, test: int = 50, size: int = 28, seed: int =
                     [f"class{k}" for k in range(10)], source="synthetic")
 
 
+@pytest.fixture(scope="module")
+def single_thread():
+    """Run torch on one thread: on a busy 2-core CPU, two OpenMP threads wait on each other."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture
 def tiny_base() -> BaseData:
     return make_tiny_base()

@@ -25,13 +25,7 @@ from biaskit_plugins.datasets import FILES, load_idx_dataset
 from conftest import make_tiny_base
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Run torch on one thread: on a shared, busy CPU each parallel op waits for displaced OpenMP threads."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 RECIPE = "tiny-lazy"

@@ -18,13 +18,7 @@ from biaskit.training import TrainSettings
 from biaskit_plugins.models import small_cnn
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Run torch on one thread: on a shared, busy CPU each parallel op waits for displaced OpenMP threads."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def tiny_model(width: int = 4, seed: int = 0) -> torch.nn.Module:

@@ -18,13 +18,7 @@ from biaskit_plugins.biases import ColourBias, GrayscaleBias, PatchBias, parse_p
 from conftest import make_tiny_base
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Run torch on one thread: on a shared, busy CPU each parallel op waits for displaced OpenMP threads."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def idx_bytes(array: np.ndarray) -> bytes:

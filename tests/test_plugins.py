@@ -14,13 +14,7 @@ from biaskit.hookspecs import hookimpl
 from biaskit.plugins import Registries, registries
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Run torch on one thread: on a shared, busy CPU each parallel op waits for displaced OpenMP threads."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def make_plugin(name: str, **hooks) -> types.ModuleType:

@@ -24,13 +24,7 @@ from biaskit_plugins.models import small_cnn
 from conftest import make_tiny_base
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Run torch on one thread: on a shared, busy CPU each parallel op waits for displaced OpenMP threads."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 # Ten colours whose directions differ even after scaling by a gray level, so the
