@@ -1,4 +1,4 @@
-"""biaskit: plant a spurious cue, train a model that cheats on it, probe, repair and attack it.
+"""biaskit: plant a spurious cue, train a model that cheats on it, probe and attack it.
 
 The Python API mirrors the command line::
 

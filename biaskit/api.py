@@ -10,10 +10,12 @@ import dataclasses
 import logging
 import os
 import platform
+import sys
 from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from . import checkpoints
 from .data import BaseData, BiasedData, cache_dir, make_biased_data
@@ -134,7 +136,10 @@ def train_recipe(
     # and not on whatever consumed the global RNG before.
     torch.manual_seed(seed)
     model = build_model(recipe, data.num_classes, data.in_chans)
-    log.info("training %s/%s on %s (seed %d)", recipe.name, recipe.preset, recipe.dataset, seed)
+    message = f"training {recipe.name}/{recipe.preset} on {recipe.dataset} (seed {seed}); no cached checkpoint"
+    log.info(message)
+    if progress:
+        tqdm.write(message, file=sys.stderr)
     history = train(
         model, data, registries().strategies.create(recipe.strategy, **recipe.strategy_params),
         recipe.settings, seed=seed, device=device, progress=progress,
@@ -169,7 +174,7 @@ def load_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
         in_chans = int(metadata["data"]["in_chans"])
     except (KeyError, TypeError, ValueError) as error:
         raise BiaskitError(
-            f"checkpoint {str(path)!r} has incomplete metadata (missing {error}); retrain it with --retrain"
+            f"checkpoint {str(path)!r} has incomplete metadata (missing {error}); retrain it with 'biaskit train RECIPE --retrain'"
         ) from None
     state = checkpoints.load_state(path, metadata)
     model = build_model(recipe, num_classes, in_chans)

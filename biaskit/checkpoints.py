@@ -86,24 +86,24 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         hint = " (its weights exist: the write was interrupted)" if weights_path.exists() else ""
         raise BiaskitError(
             f"checkpoint metadata {str(meta_path)!r} not found{hint}; "
-            "pass a checkpoint written by 'biaskit train' or retrain with --retrain"
+            "pass a checkpoint written by 'biaskit train' or retrain with 'biaskit train RECIPE --retrain'"
         )
     try:
         metadata = json.loads(meta_path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise BiaskitError(
             f"checkpoint metadata {str(meta_path)!r} is not valid JSON ({error}); "
-            "delete it and retrain with --retrain"
+            "delete it and retrain with 'biaskit train RECIPE --retrain'"
         ) from None
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise BiaskitError(
             f"{str(meta_path)!r} is not a biaskit checkpoint (no format {FORMAT!r}); "
-            "pass a checkpoint written by 'biaskit train', or retrain with --retrain"
+            "pass a checkpoint written by 'biaskit train', or retrain with 'biaskit train RECIPE --retrain'"
         )
     if metadata.get("format_version") != FORMAT_VERSION:
         raise BiaskitError(
             f"checkpoint {str(meta_path)!r} has format version {metadata.get('format_version')!r}, "
-            f"this biaskit reads version {FORMAT_VERSION}; retrain it with --retrain"
+            f"this biaskit reads version {FORMAT_VERSION}; retrain it with 'biaskit train RECIPE --retrain'"
         )
     return metadata
 
@@ -113,18 +113,18 @@ def load_state(path: str | os.PathLike, metadata: dict[str, Any]) -> dict[str, t
     weights_path, _ = paths_for(path)
     if not weights_path.exists():
         raise BiaskitError(
-            f"checkpoint weights {str(weights_path)!r} not found; retrain with --retrain"
+            f"checkpoint weights {str(weights_path)!r} not found; retrain with 'biaskit train RECIPE --retrain'"
         )
     if _sha256(weights_path) != metadata.get("sha256"):
         raise BiaskitError(
             f"checkpoint weights {str(weights_path)!r} do not match their metadata (sha256 differs): "
-            "the file is corrupt or was replaced; retrain with --retrain"
+            "the file is corrupt or was replaced; retrain with 'biaskit train RECIPE --retrain'"
         )
     try:
         return load_file(weights_path)
     except (SafetensorError, OSError, ValueError) as error:
         raise BiaskitError(
-            f"cannot read checkpoint weights {str(weights_path)!r} ({error}); retrain with --retrain"
+            f"cannot read checkpoint weights {str(weights_path)!r} ({error}); retrain with 'biaskit train RECIPE --retrain'"
         ) from None
 
 
@@ -141,6 +141,6 @@ def load_into(model: torch.nn.Module, state: dict[str, torch.Tensor], source: st
                 problems.append(f"{label}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}")
         raise BiaskitError(
             f"checkpoint {source!r} does not fit its model ({'; '.join(problems)}); "
-            "retrain with --retrain"
+            "retrain with 'biaskit train RECIPE --retrain'"
         )
     model.load_state_dict(state)

@@ -49,7 +49,7 @@ def data_options(command):
                      help="Recipe preset: 'quick' for a CPU in minutes, 'paper' for the reference recipe."),
         click.option("--dataset", default=None,
                      help="Base dataset (see 'biaskit list datasets'); default: the recipe's own."),
-        click.option("--seed", default=0, show_default=True, type=int,
+        click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0),
                      help="Seed for the data split, cue assignment and training."),
         click.option("--data-dir", default=None, type=click.Path(file_okay=False),
                      help="Folder holding the IDX files; default: $BIASKIT_DATA_DIR, the cache, system folders."),
@@ -66,14 +66,26 @@ def data_options(command):
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="biaskit")
 def cli():
-    """Plant a spurious cue, train a model that cheats on it, and probe, repair and attack it."""
+    """Plant a spurious cue, train a model that cheats on it, and probe and attack it."""
+
+
+def _describe_parameters(entry) -> str:
+    parts = []
+    for name, parameter in entry.parameters().items():
+        default = parameter.default
+        parts.append(name if default is parameter.empty else f"{name}={default!r}")
+    return ", ".join(parts) or "none"
 
 
 @cli.command("list")
 @click.argument("kind", required=False, type=click.Choice(KIND_NAMES))
 @click.argument("pattern", required=False, default="*")
 def list_command(kind, pattern):
-    """List registered names of KIND (all kinds by default) matching the wildcard PATTERN."""
+    """List registered names of KIND (all kinds by default) matching the wildcard PATTERN.
+
+    With a KIND, each entry's parameters and their defaults are listed too; pass them
+    to 'biaskit run' as -p NAME=VALUE.
+    """
     all_registries = registries()
     chosen = [all_registries.kind(kind)] if kind else list(all_registries.all().values())
     for registry in chosen:
@@ -81,6 +93,8 @@ def list_command(kind, pattern):
         for name in registry.names(pattern):
             entry = registry.get(name)
             click.echo(f"  {name:<20} {entry.summary}")
+            if kind:
+                click.echo(f"  {'':<20} parameters: {_describe_parameters(entry)}")
 
 
 @cli.command("plugins")
@@ -128,7 +142,7 @@ def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--model", "model_spec", default="lazy", show_default=True,
               help="Recipe name (trained on first use) or checkpoint path.")
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
-              help="Parameter of the probe or attack; repeatable (see 'biaskit list').")
+              help="Parameter of the probe or attack; repeatable (see 'biaskit list probes' or 'biaskit list attacks').")
 @data_options
 @common_options
 def run_command(kind, name, model_spec, params, preset, dataset, seed, data_dir, download, out, device, progress):

@@ -96,15 +96,17 @@ def run_command(
     registry = registries().kind(kind)
     job = registry.create(name, **(params or {}))
     torch_device = api.resolve_device(device)
-    load = _model_loader(preset, dataset, seed, data_dir, download, torch_device, progress)
-    trained, data = load(model)
+    trained, data = _model_loader(preset, dataset, seed, data_dir, download, torch_device, progress)(model)
+    # Comparison models load on the studied model's dataset, which a checkpoint path
+    # fixes even when --dataset is not given.
+    load = _model_loader(preset, trained.recipe.dataset, seed, data_dir, download, torch_device, progress)
 
     run_dir = create_run_dir(registry.kind, name, out)
     context = RunContext(trained, data, run_dir, torch_device, seed, progress, load)
     context.save_json("config.json", to_jsonable({
         "command": "run", "kind": registry.kind, "name": name, "params": params or {},
         "model": model, "checkpoint": trained.path, "recipe": trained.recipe.to_dict(),
-        "seed": seed, "device": str(torch_device),
+        "seed": seed, "device": str(torch_device), "data": data.config,
     }))
     started = time.perf_counter()
     results = job.run(context)

@@ -24,10 +24,10 @@ def main():
 
     lazy, data = biaskit.load_model("lazy", dataset=args.dataset, data_dir=args.data_dir)
     control, _ = biaskit.load_model("control", dataset=args.dataset, data_dir=args.data_dir)
-    for trained in (lazy, control):
+    for trained, test_name in ((lazy, "colour-rotated test"), (control, "grayscale test")):
         metrics = trained.metadata["metrics"]
         print(f"{trained.label}: validation {metrics['val']['accuracy']:.3f}, "
-              f"colour-rotated test {metrics['test']['accuracy']:.3f}")
+              f"{test_name} {metrics['test']['accuracy']:.3f}")
 
     # Paint the first 8 test items with class 0's colour: the lazy model follows it.
     base = to_unit_float(data.test.base[:8])

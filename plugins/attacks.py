@@ -73,6 +73,8 @@ class TorchattacksPGD:
             probabilities = model(adversarial).softmax(1)
         target_probability = probabilities.gather(1, targets[:, None]).squeeze(1)
         hit = probabilities.argmax(1) == targets
+        # A random target can be the class the model already predicts, so report that baseline.
+        already = clean_pred == targets
         confident = hit & (target_probability >= self.confidence)
 
         results = {
@@ -81,6 +83,7 @@ class TorchattacksPGD:
                        "confidence": self.confidence, "random_start": self.random_start},
             "images": count,
             "clean_accuracy": (clean_pred == labels).float().mean().item(),
+            "target_before_attack_rate": already.float().mean().item(),
             "targeted_success_rate": hit.float().mean().item(),
             "confident_success_rate": confident.float().mean().item(),
             "mean_target_probability": target_probability.mean().item(),
@@ -89,7 +92,9 @@ class TorchattacksPGD:
         results["summary"] = (
             f"pgd-torchattacks on {context.model.label}: targeted success "
             f"{100 * results['targeted_success_rate']:.1f}% (with p >= {self.confidence}: "
-            f"{100 * results['confident_success_rate']:.1f}%) on {count} test images, eps {self.eps}"
+            f"{100 * results['confident_success_rate']:.1f}%) on {count} test images, eps {self.eps}; "
+            f"before the attack: {100 * results['clean_accuracy']:.1f}% correct, "
+            f"{100 * results['target_before_attack_rate']:.1f}% already on the target"
         )
         context.save_text("summary.txt", results["summary"] + "\n")
         return results

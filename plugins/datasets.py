@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from biaskit.data import BaseData, cache_dir
-from biaskit.errors import BiaskitError
+from biaskit.errors import BiaskitError, UsageError
 from biaskit.hookspecs import hookimpl
 
 FILES = {
@@ -145,6 +145,8 @@ def load_idx_dataset(
     explicit = data_dir or os.environ.get("BIASKIT_DATA_DIR")
     if explicit:
         origin = "--data-dir" if data_dir else "$BIASKIT_DATA_DIR"
+        if not Path(explicit).expanduser().is_dir():
+            raise UsageError(f"{origin} {explicit!r} is not a folder; pass the folder that holds the IDX files")
         roots.append((origin, Path(explicit).expanduser()))
     roots.append(("cache", cache_dir() / "data"))
 

@@ -272,6 +272,15 @@ def test_missing_data(tiny, capsys, tmp_path):
     assert out == ""
 
 
+def test_data_dir_not_a_folder(tiny, capsys, tmp_path):
+    missing = tmp_path / "no-such-folder"
+    code, out, err = run_cli(capsys, "train", RECIPE, "--device", "cpu", "--data-dir", str(missing))
+    assert code == 2
+    assert err.count("\n") == 1
+    assert str(missing) in err
+    assert not missing.exists()
+
+
 def test_missing_data_verbose_traceback(tiny, capsys, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -326,7 +335,11 @@ def test_list_models(tiny, capsys):
 def test_list_pattern(tiny, capsys):
     code, out, _ = run_cli(capsys, "list", "recipe", "tiny*")
     assert code == 0
-    assert out.splitlines() == ["recipe:", f"  {RECIPE:<20} A small-cnn trained for three steps on stroke-coloured tiny squares."]
+    assert out.splitlines() == [
+        "recipe:",
+        f"  {RECIPE:<20} A small-cnn trained for three steps on stroke-coloured tiny squares.",
+        f"  {'':<20} parameters: preset='quick'",
+    ]
 
 
 def test_list_unknown_kind(capsys):

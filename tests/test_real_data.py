@@ -91,10 +91,12 @@ def test_cli_attack_reports_success(real_env, tmp_path, capsys):
     assert done.value.code == 0
     output = capsys.readouterr().out
     assert "targeted success" in output
+    assert "already on the target" in output
     run_dir = Path(output.rsplit("run folder:", 1)[1].strip())
     results = json.loads((run_dir / "metrics.json").read_text())
     assert 0.0 <= results["targeted_success_rate"] <= 1.0
     assert results["max_linf"] <= 0.05 + 1e-6
+    assert 0.0 <= results["target_before_attack_rate"] <= results["targeted_success_rate"] + 1e-6
 
 
 def test_cli_gradcam_main_job(real_env, tmp_path, capsys):

@@ -1,7 +1,8 @@
 """An example third-party bias: horizontal stripes whose period encodes the class.
 
 Install with ``pip install -e examples/texture_plugin``; then ``biaskit list biases``
-shows ``stripes`` and any recipe or API call can use it.
+shows ``stripes``, and a recipe of your own (``Recipe(bias="stripes", ...)``) or
+``registries().biases.create("stripes")`` with `make_biased_data` can use it.
 """
 
 import torch
@@ -10,7 +11,7 @@ from biaskit import Bias, hookimpl
 
 
 class StripeBias(Bias):
-    """Multiply the stroke by stripes of period ``2 + value`` rows (value k for class k).
+    """Multiply the stroke by horizontal stripes whose period is 2 + k rows for class k.
 
     The image stays gray on three channels, so colour carries no information.
     """
