@@ -1,7 +1,7 @@
 """The trainer, and the interface that training strategies implement.
 
 The trainer owns the loop (epochs, batches, optimiser, progress bar); a `Strategy`
-decides the loss and may reshape the batch. A strategy sees images, labels and
+decides the loss and may reshape the batch. A strategy receives images, labels and
 sample indices but never the cue values or the aligned flags, so a debiasing method
 cannot cheat with group labels it would not have in practice.
 
@@ -43,7 +43,7 @@ class Batch:
 
 @dataclasses.dataclass
 class TrainContext:
-    """What a strategy may use: the model, the training split size, the device, the RNG."""
+    """Training state shared with a strategy: the model, the split size, the device and the RNG."""
 
     model: torch.nn.Module
     num_samples: int

@@ -260,6 +260,22 @@ class _LayerMethod:
         self.model = model
         self.layer, self.module = resolve_layer(model, layer)
 
+    def attribute(
+        self,
+        images: torch.Tensor,
+        target: Target = "predicted",
+        labels: torch.Tensor | None = None,
+        create_graph: bool = False,
+        upsample: str | None = "bilinear",
+    ) -> torch.Tensor:
+        """Return Grad-CAM maps ``(N, H, W)`` >= 0 at the input size (``upsample="none"``: ``(N, h, w)``).
+
+        Arguments as in the subclass's `compute`; `upsample` is "bilinear" (default, align_corners
+        False), "nearest" or "none". Maps are not normalised; see `normalise_maps`.
+        """
+        result = self.compute(images, target, labels, create_graph)
+        return _upsample_to(result.maps, images, upsample)
+
 
 class GradCAM(_LayerMethod):
     """Grad-CAM computed by hand with one forward pass and one `torch.autograd.grad` per batch.
@@ -310,21 +326,6 @@ class GradCAM(_LayerMethod):
             maps = F.relu((weights * activations).sum(dim=1))
         return CAMResult(maps, logits.detach(), targets)
 
-    def attribute(
-        self,
-        images: torch.Tensor,
-        target: Target = "predicted",
-        labels: torch.Tensor | None = None,
-        create_graph: bool = False,
-        upsample: str | None = "bilinear",
-    ) -> torch.Tensor:
-        """Return Grad-CAM maps ``(N, H, W)`` >= 0 at the input size (``upsample="none"``: ``(N, h, w)``).
-
-        Arguments as in `compute`; `upsample` is "bilinear" (default, align_corners
-        False), "nearest" or "none". Maps are not normalised; see `normalise_maps`.
-        """
-        result = self.compute(images, target, labels, create_graph)
-        return _upsample_to(result.maps, images, upsample)
 
     def _single_activation(self, captured: list) -> torch.Tensor:
         if len(captured) != 1:
@@ -381,17 +382,6 @@ class CaptumGradCAM(_LayerMethod):
                 f"(N, K, h, w) feature map, e.g. from {_layer_hint(self.model)}"
             )
         return CAMResult(attributions[:, 0].detach(), logits, targets)
-
-    def attribute(
-        self,
-        images: torch.Tensor,
-        target: Target = "predicted",
-        labels: torch.Tensor | None = None,
-        create_graph: bool = False,
-        upsample: str | None = "bilinear",
-    ) -> torch.Tensor:
-        """Return maps ``(N, H, W)`` as `GradCAM.attribute` does."""
-        return _upsample_to(self.compute(images, target, labels, create_graph).maps, images, upsample)
 
 
 METHODS = {"hand": GradCAM, "captum": CaptumGradCAM}
