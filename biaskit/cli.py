@@ -17,7 +17,11 @@ KIND_NAMES = sorted(set(KINDS) | set(SINGULAR.values()))
 
 
 def _configure(verbose: bool, quiet: bool) -> None:
-    level = logging.INFO if verbose else (logging.ERROR if quiet else logging.WARNING)
+    level = logging.WARNING
+    if verbose:
+        level = logging.INFO
+    elif quiet:
+        level = logging.ERROR
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
     if not verbose:
         warnings.filterwarnings("default", category=RuntimeWarning)

@@ -50,7 +50,7 @@ class BaseData:
 class Bias:
     """A cue drawn onto grayscale images; subclass and implement `render`.
 
-    `value_names[k]` names cue value k; value k is the cue of class k, so a bias
+    `value_names[k]` names cue value k. Value k is the cue of class k, so a bias
     with fewer values than classes cannot be aligned with every class.
     """
 

@@ -46,8 +46,8 @@ def biaskit_register_strategies(registry):
 def biaskit_register_recipes(registry):
     """Add recipes: factories taking `preset` and returning a `biaskit.recipes.Recipe`.
 
-    A factory that also takes `dataset` receives the base dataset the user chose and
-    may adapt its settings to it; otherwise the recipe's dataset is replaced.
+    A factory that also takes `dataset` receives the base dataset the user chose, so
+    it may adapt its settings to it. For other factories the recipe's dataset is replaced.
     """
 
 

@@ -17,7 +17,7 @@ from .training import TrainSettings
 
 @dataclasses.dataclass
 class Recipe:
-    """What to train: data, cue, model, strategy and optimiser settings.
+    """Training specification: data, cue, model, strategy and optimiser settings.
 
     `data_params` go to `make_biased_data` (aligned_ratio, test_offset, val_fraction).
     """

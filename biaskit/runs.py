@@ -37,8 +37,8 @@ class RunContext:
     """What a probe or attack receives from `biaskit run`.
 
     `load_model(spec)` returns another ``(TrainedModel, BiasedData)`` pair with the
-    same seed, device and data options, training it on first use; a probe uses it to
-    put a control model beside the one under study.
+    same seed, device and data options, and trains it on first use. A probe uses it
+    to put a control model beside the one under study.
     """
 
     model: TrainedModel

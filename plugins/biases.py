@@ -122,7 +122,7 @@ def colour(palette: str | None = None, target: str = "stroke") -> ColourBias:
 
 
 def patch(palette: str | None = None, size: int = 4, corner: str = "top-left") -> PatchBias:
-    """A square of the class colour in one corner of a gray image."""
+    """Paint a square of the class colour in one corner of a gray image."""
     return PatchBias(palette, size, corner)
 
 

@@ -146,7 +146,7 @@ def load_idx_dataset(
     if explicit:
         origin = "--data-dir" if data_dir else "$BIASKIT_DATA_DIR"
         if not Path(explicit).expanduser().is_dir():
-            raise UsageError(f"{origin} {explicit!r} is not a folder; pass the folder that holds the IDX files")
+            raise UsageError(f"{origin} folder {explicit!r} not found; pass the folder that contains the IDX files")
         roots.append((origin, Path(explicit).expanduser()))
     roots.append(("cache", cache_dir() / "data"))
 

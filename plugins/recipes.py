@@ -36,7 +36,7 @@ def _settings(preset: str, quick: TrainSettings) -> tuple[dict, TrainSettings]:
 
 
 def lazy(preset: str = "quick", dataset: str = "fashion-mnist") -> Recipe:
-    """ResNet-18 on stroke-coloured data, 95% aligned: learns the colour shortcut."""
+    """Train ResNet-18 on stroke-coloured data, 95% aligned, so it learns the colour shortcut."""
     lr, steps = LAZY_QUICK.get(dataset, LAZY_QUICK["fashion-mnist"])
     model_params, settings = _settings(
         preset, TrainSettings(epochs=100, batch_size=128, lr=lr, max_steps=steps)
@@ -55,7 +55,7 @@ def lazy(preset: str = "quick", dataset: str = "fashion-mnist") -> Recipe:
 
 
 def control(preset: str = "quick", dataset: str = "fashion-mnist") -> Recipe:
-    """The same ResNet-18 and recipe on grayscale data: no colour to cheat with."""
+    """Train the same ResNet-18 with the same recipe on grayscale data, with no colour to cheat with."""
     model_params, settings = _settings(
         preset, TrainSettings(epochs=100, batch_size=128, lr=1e-3, max_steps=750)
     )
